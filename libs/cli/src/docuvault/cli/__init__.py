@@ -1,0 +1,1 @@
+"""The ``docuvault`` command line: tokens, uploads, status, search and topics."""

@@ -1,0 +1,1 @@
+"""Shared runtime of the DocuVault services: settings, bus, BlobStore, auth, logging, health."""

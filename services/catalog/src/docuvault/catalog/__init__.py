@@ -1,0 +1,1 @@
+"""DocuVault catalog: the read model of every document and the query API."""

@@ -1,0 +1,1 @@
+"""DocuVault classifier: scores each document's text against its owner's topics."""

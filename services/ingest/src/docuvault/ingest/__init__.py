@@ -1,0 +1,1 @@
+"""DocuVault ingest gateway: streams uploads to the object store and announces them."""
