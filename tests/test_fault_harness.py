@@ -1,6 +1,6 @@
-"""The fault harness's own bookkeeping: which catalog documents no upload explains."""
+"""The fault harness's own bookkeeping: unexplained catalog documents, a quiet pipeline."""
 
-from docuvault.devstack.faults import Upload, unaccounted
+from docuvault.devstack.faults import Upload, busy_queues, unaccounted
 
 
 def _uploads() -> list[Upload]:
@@ -24,3 +24,14 @@ def test_a_refused_or_foreign_document_is_unaccounted() -> None:
     foreign = {"document_id": "doc-x", "filename": "markX.txt"}
     listed = [{"document_id": "doc-a", "filename": "markA.txt"}, refused, foreign]
     assert unaccounted(_uploads(), listed) == [refused, foreign]
+
+
+def test_only_dead_letter_queues_may_hold_messages_when_the_pipeline_is_quiet() -> None:
+    depths = {
+        "catalog.projections": (0, 0),
+        "catalog.projections.retry.3": (3, 0),  # a projection waiting for its next attempt
+        "extractor.documents": (0, 1),
+        "classifier.documents.dlq": (2, 0),
+    }
+    assert busy_queues(depths) == ["catalog.projections.retry.3", "extractor.documents"]
+    assert busy_queues({"classifier.documents.dlq": (2, 0)}) == []

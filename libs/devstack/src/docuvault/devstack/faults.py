@@ -195,12 +195,21 @@ class Harness:
                 return items
 
     async def _settle(self, client: httpx.AsyncClient, uploads: list[Upload]) -> None:
+        """Wait until every accepted document is final and the pipeline has gone quiet.
+
+        A final status alone is not the end: events of one document may arrive in any order, so
+        a document can be classified while the catalog's projection of its text still waits in a
+        retry queue (the object store was down when it first tried). Quiet means no message ready
+        or unacked in any queue but the DLQs, twice in a row.
+        """
         accepted = {u.document_id for u in uploads if u.outcome == "accepted"}
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        while time.monotonic() < deadline:
+        quiet = 0
+        while time.monotonic() < deadline and quiet < 2:
             done = {d["document_id"] for d in await self._listing(client, list(FINAL))}
-            if accepted <= done:
-                return
+            # the broker is asked only then: rabbitmqctl costs a second of CPU
+            busy = not accepted <= done or busy_queues(await asyncio.to_thread(self.queue_depths))
+            quiet = 0 if busy else quiet + 1
             await asyncio.sleep(1)
 
     # --- the checks ------------------------------------------------------------------------
@@ -363,6 +372,11 @@ def unaccounted(uploads: list[Upload], listed: list[dict[str, Any]]) -> list[dic
         for d in listed
         if d["document_id"] not in accepted and _stem(d["filename"]) not in unknown
     ]
+
+
+def busy_queues(depths: dict[str, tuple[int, int]]) -> list[str]:
+    """Queues still holding work: a DLQ's messages wait for a person, not for the pipeline."""
+    return [n for n, (r, u) in depths.items() if r + u and not n.endswith(".dlq")]
 
 
 def _stem(filename: str | None) -> str:
