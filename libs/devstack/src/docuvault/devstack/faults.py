@@ -309,6 +309,8 @@ class Harness:
 
     # --- the broker's view -----------------------------------------------------------------
     def queue_depths(self) -> dict[str, tuple[int, int]]:
+        """Ready and unacked messages per queue; streams (the history) are left out: a stream
+        keeps every message it was given, its consumers only read it."""
         listed = infra.run_ctl(
             self.stack.config,
             "-q",
@@ -318,12 +320,13 @@ class Harness:
             "name",
             "messages_ready",
             "messages_unacknowledged",
+            "type",
             "--no-table-headers",
         )
         depths = {}
         for line in listed.splitlines():
             parts = line.split()
-            if len(parts) == 3 and parts[1].isdigit():
+            if len(parts) == 4 and parts[1].isdigit() and parts[3] != "stream":
                 depths[parts[0]] = (int(parts[1]), int(parts[2]))
         return depths
 
