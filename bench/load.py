@@ -61,10 +61,22 @@ def _when(history: list[dict[str, Any]], *names: str) -> float | None:
 NOT_FINAL = ("received", "extracted")
 
 
+async def _get(
+    client: httpx.AsyncClient, url: str, params: dict[str, Any] | None = None
+) -> httpx.Response:
+    """A read that honours the catalog's rate limit (429 and Retry-After), as a client should:
+    reading 1,000 documents' details at once exceeds one token's burst."""
+    while True:
+        answer = await client.get(url, params=params)
+        if answer.status_code != 429:
+            return answer.raise_for_status()
+        await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
+
+
 async def _any_unfinished(client: httpx.AsyncClient, catalog: str) -> bool:
     """One small request: does the catalog list any document of the owner not yet final?"""
     params: dict[str, Any] = {"status": list(NOT_FINAL), "limit": 1}
-    page = (await client.get(f"{catalog}/v1/documents", params=params)).raise_for_status()
+    page = await _get(client, f"{catalog}/v1/documents", params)
     return bool(page.json()["items"])
 
 
@@ -74,7 +86,7 @@ async def _count_final(client: httpx.AsyncClient, catalog: str) -> int:
         params: dict[str, Any] = {"status": list(FINAL), "limit": 100}
         if cursor:
             params["cursor"] = cursor
-        page = (await client.get(f"{catalog}/v1/documents", params=params)).raise_for_status()
+        page = await _get(client, f"{catalog}/v1/documents", params)
         body = page.json()
         done += len(body["items"])
         cursor = body["next_cursor"]
@@ -133,8 +145,7 @@ async def drive(
 
         async def detail(trace: Trace) -> None:
             async with limit:
-                answer = await client.get(f"{catalog}/v1/documents/{trace.document_id}")
-            body = answer.raise_for_status().json()
+                body = (await _get(client, f"{catalog}/v1/documents/{trace.document_id}")).json()
             history = body["history"]
             trace.status, trace.page_count = body["status"], body["page_count"]
             trace.uploaded = _when(history, "document.uploaded")
