@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from bench.documents import Document
+from docuvault.devstack.faults import polite_get
 from docuvault.devstack.stack import Stack
 
 #: how often the catalog is asked whether all are final (the times come from the events, so
@@ -64,13 +65,8 @@ NOT_FINAL = ("received", "extracted")
 async def _get(
     client: httpx.AsyncClient, url: str, params: dict[str, Any] | None = None
 ) -> httpx.Response:
-    """A read that honours the catalog's rate limit (429 and Retry-After), as a client should:
-    reading 1,000 documents' details at once exceeds one token's burst."""
-    while True:
-        answer = await client.get(url, params=params)
-        if answer.status_code != 429:
-            return answer.raise_for_status()
-        await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
+    """Reading 1,000 documents' details at once exceeds one token's burst: 429s are waited out."""
+    return (await polite_get(client, url, params)).raise_for_status()
 
 
 async def _any_unfinished(client: httpx.AsyncClient, catalog: str) -> bool:

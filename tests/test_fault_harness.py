@@ -1,6 +1,8 @@
 """The fault harness's own bookkeeping: unexplained catalog documents, a quiet pipeline."""
 
-from docuvault.devstack.faults import Upload, busy_queues, unaccounted
+import httpx
+
+from docuvault.devstack.faults import Upload, busy_queues, polite_get, unaccounted
 
 
 def _uploads() -> list[Upload]:
@@ -35,3 +37,19 @@ def test_only_dead_letter_queues_may_hold_messages_when_the_pipeline_is_quiet() 
     }
     assert busy_queues(depths) == ["catalog.projections.retry.3", "extractor.documents"]
     assert busy_queues({"classifier.documents.dlq": (2, 0)}) == []
+
+
+async def test_reads_wait_out_the_rate_limit() -> None:
+    answers = iter(
+        [httpx.Response(429, headers={"Retry-After": "0"}), httpx.Response(200, json={"ok": 1})]
+    )
+    seen: list[str] = []
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return next(answers)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(reply)) as client:
+        answer = await polite_get(client, "http://catalog/v1/documents", {"limit": 100})
+    assert answer.json() == {"ok": 1}
+    assert seen == ["http://catalog/v1/documents?limit=100"] * 2

@@ -182,8 +182,8 @@ class Harness:
             if cursor:
                 params["cursor"] = cursor
             try:
-                answer = await client.get(
-                    f"{self.stack.config.url('catalog')}/v1/documents", params=params
+                answer = await polite_get(
+                    client, f"{self.stack.config.url('catalog')}/v1/documents", params
                 )
             except httpx.HTTPError:
                 return items  # the catalog is down for a moment: nothing is known final
@@ -262,15 +262,15 @@ class Harness:
 
         async def one(document_id: str, upload: Upload) -> None:
             async with limit:
-                detail = (await client.get(f"{catalog}/v1/documents/{document_id}")).json()
-                answer = await client.get(f"{catalog}/v1/documents/{document_id}/text")
+                detail = (await polite_get(client, f"{catalog}/v1/documents/{document_id}")).json()
+                answer = await polite_get(client, f"{catalog}/v1/documents/{document_id}/text")
                 text = answer.text
                 if upload.marker not in text:  # a failed read is not lost data: read again
                     report.transient.append(
                         f"{upload.filename}: {answer.status_code} {text[:200]!r}"
                     )
                     await asyncio.sleep(1)
-                    answer = await client.get(f"{catalog}/v1/documents/{document_id}/text")
+                    answer = await polite_get(client, f"{catalog}/v1/documents/{document_id}/text")
                     text = answer.text
             if detail.get("status") != "classified":
                 report.problems.append(
@@ -354,6 +354,18 @@ class Harness:
                 for message in taken:
                     await message.nack(requeue=True)
         return held
+
+
+async def polite_get(
+    client: httpx.AsyncClient, url: str, params: dict[str, Any] | None = None
+) -> httpx.Response:
+    """A read that honours the catalog's rate limit (429 and Retry-After): the checks read two
+    answers per document, more than one token's burst when the run has more documents."""
+    while True:
+        answer = await client.get(url, params=params)
+        if answer.status_code != 429:
+            return answer
+        await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
 
 
 def _name_marker(index: int, tag: str) -> tuple[str, str]:
