@@ -129,6 +129,20 @@ def test_status_follows_the_latest_stage_results() -> None:
     assert _fold([uploaded(), extracted(), classified(), extracted(2)]).status == "extracted"
 
 
+def test_a_missing_text_is_explained_by_the_stage_it_waits_for() -> None:
+    assert "not extracted yet (status received)" in _fold([uploaded()]).missing_text
+    failed = fresh(
+        ExtractionFailed(**_ids(reason="encrypted", detail="needs a password")), source="extractor"
+    )
+    assert "could not be extracted (encrypted: needs a password)" in (
+        _fold([uploaded(), failed]).missing_text
+    )
+    early = _fold([uploaded(), classified()])  # the text's projection still being retried
+    assert early.text is None
+    assert early.status == "classified"
+    assert "has not reached the catalog yet (status classified)" in early.missing_text
+
+
 def test_a_deleted_document_ignores_later_events() -> None:
     from dataclasses import replace
 

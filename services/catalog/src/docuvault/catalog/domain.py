@@ -109,6 +109,26 @@ class Document:
         return "received"
 
     @property
+    def missing_text(self) -> str:
+        """Why ``/text`` has nothing to give, and what to do: said to the person asking."""
+        if self.status == "received":
+            return (
+                "the document's text is not extracted yet (status received); ask again once its "
+                "status is extracted or classified"
+            )
+        if self.status == "extraction_failed" and self.extract_failure is not None:
+            return (
+                f"the document's text could not be extracted ({self.extract_failure.reason}: "
+                f"{self.extract_failure.detail})"
+            )
+        # events of a document arrive in any order: the classifier may be done while the
+        # catalog still retries reading the text (the object store was unreachable)
+        return (
+            f"the document's text has not reached the catalog yet (status {self.status}); "
+            "it is being retried, ask again in a minute"
+        )
+
+    @property
     def failure(self) -> Failure | None:
         if self.status == "extraction_failed":
             return self.extract_failure

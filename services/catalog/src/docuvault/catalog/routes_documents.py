@@ -195,7 +195,7 @@ async def get_text(
 ) -> StreamingResponse:
     doc = await _owned(catalog, principal, document_id)
     if doc.text is None:
-        raise Problem(409, f"the document has no extracted text (status {doc.status})")
+        raise Problem(409, doc.missing_text)
     return StreamingResponse(
         await checked_download(catalog.blobs, doc.text.text_object_key),
         media_type="text/plain; charset=utf-8",
