@@ -116,10 +116,10 @@ class Document:
                 "the document's text is not extracted yet (status received); ask again once its "
                 "status is extracted or classified"
             )
-        if self.status == "extraction_failed" and self.extract_failure is not None:
+        failure = self.failure
+        if failure is not None and failure.stage == "extract":
             return (
-                f"the document's text could not be extracted ({self.extract_failure.reason}: "
-                f"{self.extract_failure.detail})"
+                f"the document's text could not be extracted ({failure.reason}: {failure.detail})"
             )
         # events of a document arrive in any order: the classifier may be done while the
         # catalog still retries reading the text (the object store was unreachable)
