@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -18,6 +20,51 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
     pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=10)
     assert pool is not None
     return pool
+
+
+class CommitUncertain(ConnectionError):
+    """The connection broke while COMMIT was on its way: the transaction may have committed or
+    not. Whoever must answer a client has to read the database again to tell."""
+
+
+#: what a broken connection raises; "terminating connection due to administrator command" too
+_CONNECTION_LOST = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+)
+
+
+@asynccontextmanager
+async def transaction(
+    pool: asyncpg.Pool,
+) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy[asyncpg.Record]]:
+    """A pooled connection in a transaction, committed when the block ends.
+
+    Unlike ``pool.acquire()`` plus ``conn.transaction()``, a failure after the commit is not
+    reported as the transaction's: asyncpg resets a connection on its way back to the pool and
+    re-raises if that fails (PostgreSQL stopping just after our COMMIT), which made a committed
+    upload look refused. That failure is logged and dropped; a connection lost during the
+    COMMIT itself raises ``CommitUncertain``.
+    """
+    committed = False
+    try:
+        async with pool.acquire() as conn:
+            body_done = False
+            try:
+                async with conn.transaction():
+                    yield conn
+                    body_done = True
+            except _CONNECTION_LOST as exc:
+                if body_done:
+                    raise CommitUncertain(f"the connection broke during COMMIT: {exc}") from exc
+                raise
+            committed = True
+    except Exception as exc:
+        if not committed:
+            raise
+        log.warning("the connection failed after its transaction committed: %s", exc)
 
 
 async def check(pool: asyncpg.Pool) -> None:

@@ -15,7 +15,7 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from docuvault.contracts import CloudEvent, encode
-from docuvault.runtime import metrics
+from docuvault.runtime import db, metrics
 from docuvault.runtime.bus.broker import Broker, PublishFailed
 
 log = logging.getLogger("docuvault.outbox")
@@ -94,7 +94,7 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish one batch of committed events in order; returns how many were confirmed."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with db.transaction(self._pool) as conn:
             rows = await conn.fetch(
                 "SELECT seq, event_id, event_type, routing_key, body FROM outbox"
                 " ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",

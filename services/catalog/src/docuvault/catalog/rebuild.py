@@ -328,7 +328,7 @@ class Replay:
         clock = time.monotonic()
         outcomes: list[bool | None] = []
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
+            async with db.transaction(self.pool) as conn:
                 outcomes += await project_events(conn, handlers.CONSUMER, events, texts)
         except EVENT_ERRORS:
             outcomes = []

@@ -23,6 +23,7 @@ from docuvault.runtime import security
 from docuvault.runtime.app import create_app
 from docuvault.runtime.auth import Principal
 from docuvault.runtime.blobstore import BlobStoreError
+from docuvault.runtime.db import CommitUncertain
 from docuvault.runtime.events import fresh
 from docuvault.runtime.problems import PROBLEM_JSON, Problem, problem_body
 from docuvault.runtime.security import WriterDep
@@ -172,6 +173,15 @@ async def _upload(
                 ),
             )
             request.state.audited = True
+        except CommitUncertain as exc:
+            # the originals stay: if the commit did not happen, the sweeper removes them
+            log.error("upload ledger outcome unknown: %s", exc)
+            raise Problem(
+                503,
+                "the upload ledger failed while recording this upload, so whether it was "
+                "recorded is not known; resending with the same Idempotency-Key is safe, "
+                "without one check GET /v1/documents first or it may be stored twice",
+            ) from exc
         except Exception as exc:
             await _remove(ingest, [u.object_key for u in uploads])
             log.error("upload ledger unavailable: %s", exc)
@@ -184,7 +194,10 @@ async def _upload(
         return _answer(answer)
     finally:
         if key is not None and not remembered:
-            await ledger.release_key(owner, key)
+            try:
+                await ledger.release_key(owner, key)
+            except Exception as exc:  # the answer already says what went wrong
+                log.warning("could not release the Idempotency-Key (it expires by itself): %s", exc)
 
 
 async def _receive(

@@ -21,7 +21,7 @@ import asyncpg
 from docuvault.catalog.adapters.documents import emit
 from docuvault.contracts import CloudEvent
 from docuvault.contracts.events import AuditRecorded
-from docuvault.runtime import outbox
+from docuvault.runtime import db, outbox
 
 
 class BadCursor(ValueError):
@@ -72,7 +72,7 @@ class PostgresAudit:
         if conn is not None:
             await emit(conn, *events)
             return
-        async with self._pool.acquire() as own, own.transaction():
+        async with db.transaction(self._pool) as own:
             await emit(own, *events)
 
     async def query(self, query: AuditQuery) -> AuditPage:

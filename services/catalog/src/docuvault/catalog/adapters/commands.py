@@ -25,6 +25,7 @@ from docuvault.contracts.events import (
     TextExtracted,
     TopicsAssigned,
 )
+from docuvault.runtime import db
 
 #: the event of a command on a document, or None when the command does not apply to it
 Build = Callable[[domain.Document], CloudEvent[Any] | None]
@@ -41,7 +42,7 @@ class PostgresCommands:
     ) -> Done:
         """Lock the owner's live documents among ``document_ids``, build each one's event,
         record them all; the ids missing from the answer were not found."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with db.transaction(self.pool) as conn:
             found = await conn.fetch(
                 f"{select_sql()} WHERE document_id = ANY($1::uuid[]) AND owner_id = $2"
                 " AND deleted_at IS NULL ORDER BY document_id FOR UPDATE",

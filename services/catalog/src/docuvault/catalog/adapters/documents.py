@@ -47,7 +47,7 @@ from docuvault.contracts.events import (
     TopicDeleted,
     TopicUpserted,
 )
-from docuvault.runtime import outbox
+from docuvault.runtime import db, outbox
 
 _UPSERT = rows.upsert_sql()
 _SELECT = f"SELECT {', '.join(rows.COLUMNS)} FROM documents"
@@ -156,7 +156,7 @@ class PostgresCatalog:
 
     async def _project_group(self, group: list[_Waiting]) -> dict[_Waiting, bool]:
         outcomes: dict[_Waiting, bool] = {}
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with db.transaction(self.pool) as conn:
             for consumer in dict.fromkeys(w.consumer for w in group):
                 ours = [w for w in group if w.consumer == consumer]
                 applied = await project_events(
@@ -181,7 +181,7 @@ class PostgresCatalog:
         )
 
     async def list(self, owner_id: uuid.UUID, query: ListQuery) -> Page:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with db.transaction(self.pool) as conn:
             # planned for these very values: how common a search term is decides the plan (a
             # generic plan would walk a 50 % term's whole posting list, or scan for a rare one)
             await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
@@ -214,7 +214,7 @@ class PostgresCatalog:
 
     async def facets(self, owner_id: uuid.UUID, query: ListQuery) -> Facets:
         sql, params = discovery.build_facets_sql(owner_id, query)
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with db.transaction(self.pool) as conn:
             await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
             found = await conn.fetch(sql, *params)
         facets = Facets()

@@ -22,6 +22,7 @@ from docuvault.catalog.adapters.documents import emit
 from docuvault.catalog.listing import ListQuery, build_list_sql, encode_cursor
 from docuvault.contracts import CloudEvent
 from docuvault.contracts.events import ReprocessRequested
+from docuvault.runtime import db
 
 Stage = Literal["extract", "classify"]
 Wrap = Callable[[ReprocessRequested], CloudEvent[Any]]
@@ -76,7 +77,7 @@ class PostgresReprocess:
     ) -> int:
         """One transaction: lock the documents that can go through ``stage``, then emit one
         request each (projected like any event: new generation, history, inbox; and queued)."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with db.transaction(self.pool) as conn:
             rows = await conn.fetch(
                 "SELECT document_id, owner_id, generation, content_type,"
                 " uploaded->>'object_key' AS object_key,"

@@ -9,6 +9,7 @@ from typing import Any
 
 from docuvault.catalog.adapters.documents import emit
 from docuvault.contracts import CloudEvent
+from docuvault.runtime import db
 from docuvault.runtime.revocations import RevokedTokens
 
 
@@ -22,7 +23,7 @@ class PostgresRevocations(RevokedTokens):
     ) -> bool:
         """Deny the token and queue ``events`` (its auth.token_revoked.v1, the audit entry) in
         one transaction; False when it was revoked already (its expiry is then the later one)."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with db.transaction(self._pool) as conn:
             new: bool = await conn.fetchval(
                 "INSERT INTO revoked_tokens AS r (jti, owner_id, expires_at) VALUES ($1, $2, $3)"
                 " ON CONFLICT (jti) DO UPDATE SET expires_at ="

@@ -21,6 +21,7 @@ from docuvault.contracts.events import (
     TopicMatch,
     TopicUpserted,
 )
+from docuvault.runtime import db
 
 Wrap = Callable[[Any], CloudEvent[Any]]
 _TOPIC = (
@@ -70,7 +71,7 @@ class PostgresTopics:
     async def save(self, topic: TopicUpserted, wrap: Wrap, *, create: bool) -> TopicUpserted | None:
         """Create (version 1) or change (version + 1) and announce; None when not the owner's."""
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
+            async with db.transaction(self.pool) as conn:
                 if create:
                     saved = topic.model_copy(update={"version": 1})
                 else:
@@ -90,7 +91,7 @@ class PostgresTopics:
 
     async def delete(self, owner_id: uuid.UUID, topic_id: uuid.UUID, wrap: Wrap) -> bool:
         """Tombstone the topic; it disappears from every document of the owner."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with db.transaction(self.pool) as conn:
             row = await conn.fetchrow(
                 "SELECT * FROM topics WHERE topic_id = $1 AND owner_id = $2"
                 " AND deleted_at IS NULL FOR UPDATE",
@@ -131,7 +132,7 @@ class PostgresTopics:
         threshold: float,
         wrap: Wrap,
     ) -> ClassificationSettingsChanged:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with db.transaction(self.pool) as conn:
             # a placeholder (version 0) gives concurrent first saves a row to queue on
             await conn.execute(
                 "INSERT INTO classification_settings"
