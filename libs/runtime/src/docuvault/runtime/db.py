@@ -27,13 +27,13 @@ class CommitUncertain(ConnectionError):
     not. Whoever must answer a client has to read the database again to tell."""
 
 
-#: what a broken connection raises; "terminating connection due to administrator command" too
-_CONNECTION_LOST = (
-    OSError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,
-)
+def _refused(exc: BaseException) -> bool:
+    """The server answered the COMMIT with an error of the transaction's own (a constraint, a
+    serialisation failure): it did not commit. Anything else (the socket, asyncpg's protocol
+    state, "terminating connection due to administrator command") leaves it open."""
+    return isinstance(exc, asyncpg.PostgresError) and not isinstance(
+        exc, asyncpg.PostgresConnectionError | asyncpg.OperatorInterventionError
+    )
 
 
 @asynccontextmanager
@@ -56,8 +56,8 @@ async def transaction(
                 async with conn.transaction():
                     yield conn
                     body_done = True
-            except _CONNECTION_LOST as exc:
-                if body_done:
+            except Exception as exc:
+                if body_done and not _refused(exc):
                     raise CommitUncertain(f"the connection broke during COMMIT: {exc}") from exc
                 raise
             committed = True
