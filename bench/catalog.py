@@ -7,7 +7,8 @@ Then, per query kind, ``QUERIES`` queries through the catalog's query code
 safe) alternate with the very same SQL and parameters sent directly with asyncpg.
 
 Timers: ``ours`` covers ``PostgresCatalog.list`` (pool acquire, the transaction that forces
-custom plans, for a ranked search the planner's estimate and one or two page queries — see
+custom plans, for a quoted phrase the lookup of its lexeme pairs, for a ranked search the
+planner's estimate and one or two page queries — see
 ``listing.build_list_sql`` —, decoding every row into a Document, making snippets safe);
 ``raw`` covers the same statements sent with asyncpg on a connection already held, with the
 same choice of strategy, rows left as records. Both run one at a time, alternating per query,
@@ -17,6 +18,7 @@ each on one connection warmed up by an untimed query.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -34,7 +36,7 @@ import asyncpg
 
 from bench import catalog_data as data
 from bench.measure import percentile
-from docuvault.catalog import bootstrap
+from docuvault.catalog import bootstrap, search
 from docuvault.catalog.adapters.documents import MATCHES_ONLY, PostgresCatalog, select_sql
 from docuvault.catalog.listing import (
     FEW_MATCHES,
@@ -128,7 +130,12 @@ async def _raw_list(
     conn: asyncpg.Connection, owner: uuid.UUID, query: ListQuery
 ) -> list[asyncpg.Record]:
     """The SQL ``PostgresCatalog.list`` sends, sent directly, with the same choice of strategy
-    (the estimate, then ``recent``, then ``matches`` if the window did not fill)."""
+    (the phrases' pairs, the estimate, then ``recent``, then ``matches`` if the window did not
+    fill)."""
+    if phrases := search.required_phrases(query.text or ""):
+        found = await conn.fetch(search.PAIRS_SQL, list(search.ALL_CONFIGS), phrases)
+        pairs = {r["config"]: r["pairs"] for r in found}
+        query = dataclasses.replace(query, phrase_pairs=pairs)
     if query.sort_key != "relevance":
         rows: list[asyncpg.Record] = await conn.fetch(
             *_flat(build_list_sql(select_sql(), owner, query))

@@ -71,6 +71,10 @@ async def _names(client: httpx.AsyncClient, **params: Any) -> list[str]:
         ("invoice", {"alpha.txt", "gamma.txt"}),
         ('"solar panels"', {"alpha.txt"}),
         ('"panels solar"', set()),
+        ('"solar panels" roof', {"alpha.txt"}),
+        ('"solar panels" OR governance', {"alpha.txt", "delta.txt"}),
+        ('solar -"solar eclipse"', {"alpha.txt"}),
+        ('"minutes of the board"', {"delta.txt"}),  # stop words between the words
         ("solar -eclipse", {"alpha.txt"}),
         ("eclipse OR governance", {"beta.txt", "delta.txt"}),
         ("gover*", {"delta.txt"}),

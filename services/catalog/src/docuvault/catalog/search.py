@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 
 #: characters of extracted text kept in the catalog for search and snippets (PostgreSQL's
 #: tsvector holds at most 1 MB; the whole text always stays in the object store)
@@ -73,6 +74,27 @@ def split_prefixes(text: str) -> tuple[str, str | None]:
     return rest.strip(), " & ".join(prefixes) or None
 
 
+#: a quoted phrase, negated when ``-`` precedes it; ``or`` outside quotes (web-search syntax)
+_QUOTED = re.compile(r'(-?)"([^"]*)"')
+_OR = re.compile(r"(?<!\S)or(?!\S)", re.IGNORECASE)
+#: per configuration, the adjacent lexeme pairs of the phrases ($2) as a tsquery AND of them all
+#: (none for a configuration in which no two words of a phrase are adjacent: a stop word between)
+PAIRS_SQL = (
+    "SELECT c AS config, string_agg(DISTINCT quote_literal(l.lexeme), ' & ') AS pairs"
+    " FROM unnest($1::text[]) AS c, unnest($2::text[]) AS p,"
+    " unnest(public.lexeme_pairs(to_tsvector(c::regconfig, p))) AS l GROUP BY c"
+)
+
+
+def required_phrases(text: str) -> list[str]:
+    """The quoted phrases of ``q`` that every match contains: none when ``q`` has an ``or``
+    (a phrase may be one of its alternatives); negated ones never."""
+    if _OR.search(_QUOTED.sub(" ", text)):
+        return []
+    found = _QUOTED.findall(text)
+    return [phrase for minus, phrase in found if not minus and len(phrase.split()) > 1]
+
+
 def query_sql(config: str, text_param: str, prefix_param: str | None) -> str:
     """The tsquery of ``q`` as ``config`` (SQL: a constant or a column) reads it."""
     query = f"websearch_to_tsquery({config}, {text_param})"
@@ -81,17 +103,24 @@ def query_sql(config: str, text_param: str, prefix_param: str | None) -> str:
     return f"({query} && to_tsquery({config}, {prefix_param}))"
 
 
-def match_sql(text_param: str, prefix_param: str | None = None) -> str:
+def match_sql(
+    text_param: str, prefix_param: str | None = None, pair_params: Mapping[str, str] | None = None
+) -> str:
     """Documents matching the query parsed with their own configuration.
 
     One branch per configuration, each with a constant query, so the GIN index serves them
     all (a BitmapOr); negations and phrases keep their meaning within each language.
+    ``pair_params``: per configuration, the parameter of its phrases' pairs (``PAIRS_SQL``),
+    which the pair index (migration 0008) narrows a phrase's candidates with.
     """
+    pairs = pair_params or {}
     return (
         "("
         + " OR ".join(
             f"(search_config = '{c}'::regconfig"
-            f" AND search_vector @@ {query_sql(repr(c), text_param, prefix_param)})"
+            f" AND search_vector @@ {query_sql(repr(c), text_param, prefix_param)}"
+            + (f" AND search_pairs @@ {pairs[c]}::tsquery" if c in pairs else "")
+            + ")"
             for c in ALL_CONFIGS
         )
         + ")"

@@ -16,6 +16,7 @@ a transaction of its own, so that one bad event cannot hold the others back.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import uuid
@@ -67,6 +68,15 @@ MATCHES_ONLY = "SET LOCAL enable_indexscan = off; SET LOCAL enable_seqscan = off
 
 def _flat(built: tuple[str, list[Any]]) -> list[Any]:
     return [built[0], *built[1]]
+
+
+async def with_phrase_pairs(conn: outbox.Connection, query: ListQuery) -> ListQuery:
+    """``query`` with the lexeme pairs of its phrases, when it has any (one round trip)."""
+    phrases = search.required_phrases(query.text or "")
+    if not phrases:
+        return query
+    found = await conn.fetch(search.PAIRS_SQL, list(search.ALL_CONFIGS), phrases)
+    return dataclasses.replace(query, phrase_pairs={r["config"]: r["pairs"] for r in found})
 
 
 def select_sql() -> str:
@@ -185,7 +195,7 @@ class PostgresCatalog:
             # planned for these very values: how common a search term is decides the plan (a
             # generic plan would walk a 50 % term's whole posting list, or scan for a rare one)
             await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-            found = await self._ranked(conn, owner_id, query)
+            found = await self._ranked(conn, owner_id, await with_phrase_pairs(conn, query))
         return Page.from_rows([rows.from_row(r) for r in found], [dict(r) for r in found], query)
 
     async def _ranked(
@@ -213,10 +223,10 @@ class PostgresCatalog:
         return await conn.fetch(*_flat(build_list_sql(_SELECT, owner_id, query, "matches")))
 
     async def facets(self, owner_id: uuid.UUID, query: ListQuery) -> Facets:
-        sql, params = discovery.build_facets_sql(owner_id, query)
         async with db.transaction(self.pool) as conn:
             await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-            found = await conn.fetch(sql, *params)
+            query = await with_phrase_pairs(conn, query)
+            found = await conn.fetch(*_flat(discovery.build_facets_sql(owner_id, query)))
         facets = Facets()
         for r in found:
             if r["facet"] == "total":
