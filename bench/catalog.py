@@ -98,7 +98,15 @@ async def _measure(
     dsn: str, corpus: data.Corpus, kind: str
 ) -> tuple[list[float], list[float], list[int]]:
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
-    raw = await asyncpg.connect(dsn, server_settings={"plan_cache_mode": "force_custom_plan"})
+    # the planner settings PostgresCatalog.list sets for its transaction (LIST_SETTINGS)
+    raw = await asyncpg.connect(
+        dsn,
+        server_settings={
+            "plan_cache_mode": "force_custom_plan",
+            "jit": "off",
+            "max_parallel_workers_per_gather": "0",
+        },
+    )
     catalog = PostgresCatalog(pool)
     # a server process loads each text search configuration's dictionaries on first use: a
     # running catalog's pooled connections have done so long before, so warm both up untimed
@@ -133,8 +141,7 @@ async def _raw_list(
     (the phrases' pairs, the estimate, then ``recent``, then ``matches`` if the window did not
     fill)."""
     if phrases := search.required_phrases(query.text or ""):
-        found = await conn.fetch(search.PAIRS_SQL, list(search.ALL_CONFIGS), phrases)
-        pairs = {r["config"]: r["pairs"] for r in found}
+        pairs = await conn.fetchval(search.PAIRS_SQL, list(search.ALL_CONFIGS), phrases)
         query = dataclasses.replace(query, phrase_pairs=pairs)
     if query.sort_key != "relevance":
         rows: list[asyncpg.Record] = await conn.fetch(

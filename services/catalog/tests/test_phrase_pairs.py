@@ -76,8 +76,32 @@ async def _matches(pool: asyncpg.Pool, query: ListQuery) -> tuple[set[uuid.UUID]
 async def test_a_phrase_is_looked_up_as_its_pairs(read_model: asyncpg.Pool) -> None:
     async with read_model.acquire() as conn:
         query = await with_phrase_pairs(conn, ListQuery(text='"harbour pilot"', limit=100))
-    assert query.phrase_pairs["english"] == "'harbour pilot'"
-    assert query.phrase_pairs["simple"] == "'harbour pilot'"
+    assert query.phrase_pairs is not None
+    # every configuration's pairs, ORed: a document matches as its own configuration reads it
+    assert "('harbour pilot')" in query.phrase_pairs.split(" | ")
+
+
+async def test_quotes_and_backslashes_in_a_phrase_stay_lexemes(read_model: asyncpg.Pool) -> None:
+    text = "the o'neil family \\ o'neil smith walked back\\slash path home"
+    async with read_model.acquire() as conn:
+        query = await with_phrase_pairs(conn, ListQuery(text='"o\'neil smith" "back\\slash path"'))
+        assert query.phrase_pairs is not None
+        held = await conn.fetchval(
+            "SELECT public.lexeme_pairs(to_tsvector('english', $1)) @@ $2::tsquery",
+            text,
+            query.phrase_pairs,
+        )
+    assert held
+
+
+async def test_a_phrase_with_stop_words_between_its_words_requires_no_pair(
+    read_model: asyncpg.Pool,
+) -> None:
+    """In English "minutes of the board" is 'minut' <3> 'board': no two of its words are
+    adjacent, so a match need not hold any pair, and none is required."""
+    async with read_model.acquire() as conn:
+        query = await with_phrase_pairs(conn, ListQuery(text='"minutes of the board"'))
+    assert query.phrase_pairs is None
 
 
 async def test_the_pair_index_gives_the_phrases_answer(read_model: asyncpg.Pool) -> None:
@@ -86,7 +110,9 @@ async def test_the_pair_index_gives_the_phrases_answer(read_model: asyncpg.Pool)
         paired = await with_phrase_pairs(conn, plain)
     assert paired.phrase_pairs
     found, indexes = await _matches(read_model, paired)
+    # the pair index alone: not also every configuration's scan of both words' posting lists
     assert "documents_search_pairs" in indexes
+    assert "documents_search" not in indexes
     assert len(found) == 20000 // EVERY
     assert (await _matches(read_model, plain))[0] == found
 
@@ -128,8 +154,12 @@ def test_required_phrases(text: str, phrases: list[str]) -> None:
     assert search.required_phrases(text) == phrases
 
 
-def test_a_configuration_without_pairs_gets_no_pair_condition() -> None:
-    query = dataclasses.replace(ListQuery(text='"a b"'), phrase_pairs={"english": "'a b'"})
+def test_the_pairs_replace_the_configuration_branches() -> None:
+    query = dataclasses.replace(ListQuery(text='"a b"'), phrase_pairs="('a b')")
     sql, params = build_list_sql(select_sql(), OWNER, query)
     assert sql.count("search_pairs @@") == 1
-    assert "'a b'" in params
+    assert "'simple'::regconfig" not in sql
+    assert "('a b')" in params
+    plain, _ = build_list_sql(select_sql(), OWNER, ListQuery(text='"a b"'))
+    assert "search_pairs" not in plain
+    assert "'simple'::regconfig" in plain

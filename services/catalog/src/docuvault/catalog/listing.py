@@ -63,9 +63,9 @@ class ListQuery:
     duplicate_of: uuid.UUID | None = None
     #: a case-insensitive substring of the filename (``%``, ``_`` and ``\\`` are literal)
     filename: str | None = None
-    #: per text search configuration, the tsquery of the lexeme pairs of ``text``'s phrases
-    #: (``search.PAIRS_SQL``: the database stems them; set by the adapter, not by the client)
-    phrase_pairs: dict[str, str] = field(default_factory=dict)
+    #: the tsquery of the lexeme pairs of ``text``'s phrases (``search.PAIRS_SQL``: the
+    #: database stems them; set by the adapter, not by the client)
+    phrase_pairs: str | None = None
 
     @property
     def sort_key(self) -> str:
@@ -163,7 +163,7 @@ def where_sql(q: ListQuery, params: Params) -> tuple[list[str], str | None]:
     rest, prefixes = search.split_prefixes(q.text)
     text = param(rest)
     prefix = param(prefixes) if prefixes else None
-    pairs = {config: param(pairs) for config, pairs in sorted(q.phrase_pairs.items())}
+    pairs = param(q.phrase_pairs) if q.phrase_pairs else None
     where.append(search.match_sql(text, prefix, pairs))
     return where, search.row_query_sql(text, prefix)
 
