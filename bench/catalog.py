@@ -18,7 +18,6 @@ each on one connection warmed up by an untimed query.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import random
@@ -36,8 +35,13 @@ import asyncpg
 
 from bench import catalog_data as data
 from bench.measure import percentile
-from docuvault.catalog import bootstrap, search
-from docuvault.catalog.adapters.documents import MATCHES_ONLY, PostgresCatalog, select_sql
+from docuvault.catalog import bootstrap
+from docuvault.catalog.adapters.documents import (
+    MATCHES_ONLY,
+    PostgresCatalog,
+    select_sql,
+    with_phrase_pairs,
+)
 from docuvault.catalog.listing import (
     FEW_MATCHES,
     RANK_WINDOW,
@@ -140,9 +144,7 @@ async def _raw_list(
     """The SQL ``PostgresCatalog.list`` sends, sent directly, with the same choice of strategy
     (the phrases' pairs, the estimate, then ``recent``, then ``matches`` if the window did not
     fill)."""
-    if phrases := search.required_phrases(query.text or ""):
-        pairs = await conn.fetchval(search.PAIRS_SQL, list(search.ALL_CONFIGS), phrases)
-        query = dataclasses.replace(query, phrase_pairs=pairs)
+    query = await with_phrase_pairs(conn, query)  # one statement: search.PAIRS_SQL
     if query.sort_key != "relevance":
         rows: list[asyncpg.Record] = await conn.fetch(
             *_flat(build_list_sql(select_sql(), owner, query))

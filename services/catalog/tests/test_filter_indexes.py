@@ -9,7 +9,8 @@ untouched.
 import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import asyncpg
@@ -20,6 +21,9 @@ from docuvault.catalog.adapters.documents import PostgresCatalog, select_sql
 from docuvault.catalog.listing import ListQuery, build_list_sql
 from docuvault.runtime import db
 
+#: the shared fixtures' types (conftest.py)
+ReadModelOf = Callable[..., AbstractAsyncContextManager[asyncpg.Pool]]
+PlanIndexes = Callable[[dict[str, Any]], set[str]]
 OWNERS = [uuid.uuid4() for _ in range(4)]
 ORIGINAL = uuid.uuid4()
 #: every 1000th document is a "budget" file, every 200th failed, every 500th a duplicate (all
@@ -35,42 +39,15 @@ SELECT gen_random_uuid(), ($1::uuid[])[1 + i % 4], now() - i * interval '1 secon
 
 
 @pytest.fixture(scope="module")
-async def read_model(scratch_database: str) -> AsyncIterator[asyncpg.Pool]:
-    schema = f"indexes_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(scratch_database)
-    # as infra/postgres/roles.sql does for the catalog's database (superuser only)
-    await admin.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    await admin.execute(f'CREATE SCHEMA "{schema}"')
-    pool = None
-    try:
-        await db.migrate(f"{scratch_database}?search_path={schema}", bootstrap.MIGRATIONS)
-        pool = await asyncpg.create_pool(
-            scratch_database, min_size=1, max_size=2, server_settings={"search_path": schema}
-        )
-        assert pool is not None
-        await pool.execute(FILL, OWNERS, ORIGINAL)
-        # as autovacuum does after inserts: GIN entries leave the pending list (a bulk load
-        # sits there until then, and the planner rightly shuns reading all of it)
-        await pool.execute("VACUUM ANALYZE documents")
+async def read_model(read_model_of: ReadModelOf) -> AsyncIterator[asyncpg.Pool]:
+    async with read_model_of(FILL, OWNERS, ORIGINAL) as pool:
         yield pool
-    finally:
-        if pool is not None:
-            await pool.close()
-        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await admin.close()
 
 
-def _indexes(plan: dict[str, Any]) -> set[str]:
-    found = {plan["Index Name"]} if "Index Name" in plan else set()
-    for child in plan.get("Plans", []):
-        found |= _indexes(child)
-    return found
-
-
-async def _plan(pool: asyncpg.Pool, query: ListQuery) -> set[str]:
+async def _plan(pool: asyncpg.Pool, query: ListQuery, plan_indexes: PlanIndexes) -> set[str]:
     sql, params = build_list_sql(select_sql(), OWNERS[0], query)
     raw = await pool.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *params)
-    return _indexes(json.loads(raw)[0]["Plan"])
+    return plan_indexes(json.loads(raw)[0]["Plan"])
 
 
 @pytest.mark.parametrize(
@@ -84,9 +61,9 @@ async def _plan(pool: asyncpg.Pool, query: ListQuery) -> set[str]:
     ],
 )
 async def test_the_listing_uses_the_filters_index(
-    read_model: asyncpg.Pool, query: ListQuery, index: str
+    read_model: asyncpg.Pool, plan_indexes: PlanIndexes, query: ListQuery, index: str
 ) -> None:
-    assert index in await _plan(read_model, query)
+    assert index in await _plan(read_model, query, plan_indexes)
 
 
 async def test_the_filename_filter_finds_literal_substrings_only(read_model: asyncpg.Pool) -> None:

@@ -9,17 +9,21 @@ listing runs (``build_list_sql``) after the adapter's pair lookup.
 import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import asyncpg
 import pytest
 
-from docuvault.catalog import bootstrap, search
+from docuvault.catalog import search
 from docuvault.catalog.adapters.documents import MATCHES_ONLY, select_sql, with_phrase_pairs
 from docuvault.catalog.listing import ListQuery, build_list_sql
 from docuvault.runtime import db
 
+#: the shared fixtures' types (conftest.py)
+ReadModelOf = Callable[..., AbstractAsyncContextManager[asyncpg.Pool]]
+PlanIndexes = Callable[[dict[str, Any]], set[str]]
 OWNER = uuid.uuid4()
 EVERY = 500
 FILL = """
@@ -34,43 +38,19 @@ SELECT gen_random_uuid(), $1::uuid, now() - i * interval '1 second', 'note-' || 
 
 
 @pytest.fixture(scope="module")
-async def read_model(scratch_database: str) -> AsyncIterator[asyncpg.Pool]:
-    schema = f"pairs_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(scratch_database)
-    await admin.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    await admin.execute(f'CREATE SCHEMA "{schema}"')
-    pool = None
-    try:
-        await db.migrate(f"{scratch_database}?search_path={schema}", bootstrap.MIGRATIONS)
-        pool = await asyncpg.create_pool(
-            scratch_database, min_size=1, max_size=2, server_settings={"search_path": schema}
-        )
-        assert pool is not None
-        await pool.execute(FILL, OWNER, EVERY)
-        await pool.execute("VACUUM ANALYZE documents")
+async def read_model(read_model_of: ReadModelOf) -> AsyncIterator[asyncpg.Pool]:
+    async with read_model_of(FILL, OWNER, EVERY) as pool:
         yield pool
-    finally:
-        if pool is not None:
-            await pool.close()
-        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await admin.close()
 
 
-def _indexes(plan: dict[str, Any]) -> set[str]:
-    found = {plan["Index Name"]} if "Index Name" in plan else set()
-    for child in plan.get("Plans", []):
-        found |= _indexes(child)
-    return found
-
-
-async def _matches(pool: asyncpg.Pool, query: ListQuery) -> tuple[set[uuid.UUID], set[str]]:
-    """The ids the ``matches`` strategy ranks, and the indexes its plan reads."""
+async def _matches(pool: asyncpg.Pool, query: ListQuery) -> tuple[set[uuid.UUID], dict[str, Any]]:
+    """The ids the ``matches`` strategy ranks, and its plan."""
     sql, params = build_list_sql(select_sql(), OWNER, query, "matches")
     async with db.transaction(pool) as conn:
         await conn.execute(MATCHES_ONLY)
         plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *params)
         rows = await conn.fetch(sql, *params)
-    return {r["document_id"] for r in rows}, _indexes(json.loads(plan)[0]["Plan"])
+    return {r["document_id"] for r in rows}, json.loads(plan)[0]["Plan"]
 
 
 async def test_a_phrase_is_looked_up_as_its_pairs(read_model: asyncpg.Pool) -> None:
@@ -104,12 +84,15 @@ async def test_a_phrase_with_stop_words_between_its_words_requires_no_pair(
     assert query.phrase_pairs is None
 
 
-async def test_the_pair_index_gives_the_phrases_answer(read_model: asyncpg.Pool) -> None:
+async def test_the_pair_index_gives_the_phrases_answer(
+    read_model: asyncpg.Pool, plan_indexes: PlanIndexes
+) -> None:
     plain = ListQuery(text='"harbour pilot" dawn', sort="-relevance", limit=100)
     async with read_model.acquire() as conn:
         paired = await with_phrase_pairs(conn, plain)
     assert paired.phrase_pairs
-    found, indexes = await _matches(read_model, paired)
+    found, plan = await _matches(read_model, paired)
+    indexes = plan_indexes(plan)
     # the pair index alone: not also every configuration's scan of both words' posting lists
     assert "documents_search_pairs" in indexes
     assert "documents_search" not in indexes
