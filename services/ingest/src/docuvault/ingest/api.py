@@ -109,6 +109,8 @@ async def upload_documents(
             f"request of {declared} bytes is over the limit of {cap} bytes "
             f"({settings.max_files_per_request} files of {settings.max_upload_bytes} bytes)",
         )
+    # before the body is read: a waiting upload costs a socket, not its bytes
+    await ingest.admission.admit()
     try:
         with ingest.limiter.slot(principal.owner_id):
             return await _upload(

@@ -12,6 +12,7 @@ from docuvault.contracts.events import DocumentDeleted, TokenRevoked
 from docuvault.ingest import handlers
 from docuvault.ingest.adapters.ledger import PostgresLedger, PostgresUploadIndex
 from docuvault.ingest.adapters.revocations import PostgresRevocations
+from docuvault.ingest.admission import Admission
 from docuvault.ingest.config import IngestSettings
 from docuvault.ingest.limits import OwnerLimiter
 from docuvault.ingest.sweeper import Sweeper
@@ -35,6 +36,8 @@ class Ingest:
     ledger: PostgresLedger
     checks: ReadinessChecks
     limiter: OwnerLimiter
+    #: holds new uploads while the pipeline is backed up
+    admission: Admission
     #: revoked tokens: the API refuses them (filled from ingest's database)
     deny_list: DenyList
 
@@ -81,6 +84,14 @@ async def running(
             )
             sweeper.start()
             stack.push_async_callback(sweeper.stop)
+        admission = Admission(
+            broker,
+            settings.watched_queues,
+            limit=settings.backlog_limit,
+            max_wait_s=settings.backlog_wait_s,
+        )
+        admission.start()
+        stack.push_async_callback(admission.stop)
         checks = {"postgres": ledger.check, "s3": blobs.check, "rabbitmq": broker.check}
         yield Ingest(
             settings,
@@ -88,5 +99,6 @@ async def running(
             ledger,
             checks,
             OwnerLimiter(settings.max_concurrent_uploads_per_owner),
+            admission,
             deny,
         )

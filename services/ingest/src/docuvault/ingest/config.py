@@ -28,3 +28,14 @@ class IngestSettings(ServiceSettings):
     max_concurrent_uploads_per_owner: int = Field(default=8, ge=1, le=1000)
     #: how long an Idempotency-Key is remembered
     idempotency_ttl_s: float = Field(default=24 * 3600.0, ge=60)
+    #: flow control: a new upload waits while one of these queues (comma-separated) holds
+    #: ``backlog_limit`` or more ready messages, for at most ``backlog_wait_s``; limit 0: never
+    backlog_queues: str = Field(
+        default="extractor.documents,classifier.documents", pattern=r"^([\w.:-]+(,[\w.:-]+)*)?$"
+    )
+    backlog_limit: int = Field(default=32, ge=0)
+    backlog_wait_s: float = Field(default=10.0, ge=0, le=600)
+
+    @property
+    def watched_queues(self) -> list[str]:
+        return [q for q in self.backlog_queues.split(",") if q]
