@@ -61,7 +61,7 @@ def plan(path: str, limits: Limits) -> Plan:
 def ocr_frame(path: str, task: OcrTask, limits: Limits, deadline: float) -> Page:
     check_deadline(deadline, "waiting to OCR an image")
     with tempfile.TemporaryDirectory(prefix="docuvault-ocr-") as tmp:
-        image = os.path.join(tmp, "frame.pgm")
+        image = os.path.join(tmp, ocr.PAGE_IMAGE)
         try:
             dpi = _prepare(path, task.index, limits, image)
         except _BROKEN as exc:
@@ -84,7 +84,7 @@ def _prepare(path: str, index: int, limits: Limits, out: str) -> int | None:
             flat = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             flat.alpha_composite(rgba)
             frame = flat
-        frame.convert("L").save(out)
+        ocr.save_page_image(frame, out, dpi)
     return dpi
 
 

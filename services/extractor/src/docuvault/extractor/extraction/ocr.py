@@ -33,11 +33,24 @@ MIN_ORIENTATION_CONFIDENCE = 1.0
 OSD_CHARACTERS = 20
 
 
+#: the page image handed to Tesseract: an uncompressed grey TIFF is written in ≈ 10 ms per A4
+#: page at 300 dpi, and Tesseract reads it as fast as a PNG; it read the same page as PGM ≈ 7 %
+#: slower (Leptonica's PNM reader), and a compressed PNG costs ≈ 190 ms to write
+PAGE_IMAGE = "page.tif"
+
+
 @dataclass(frozen=True)
 class Recognized:
     text: str
     confidence: float | None  # 0..1, None when no word was read
     words: int
+
+
+def save_page_image(image: Image.Image, path: str, dpi: int | None) -> None:
+    """Write ``image`` in grey where Tesseract reads it (see ``PAGE_IMAGE``)."""
+    grey = image if image.mode == "L" else image.convert("L")
+    # compression named: Pillow would otherwise take the source TIFF's (e.g. group4, 1-bit only)
+    grey.save(path, format="TIFF", compression="raw", **({"dpi": (dpi, dpi)} if dpi else {}))
 
 
 def single_threaded() -> None:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pymupdf
+from PIL import Image
 
 from docuvault.contracts.events import DocumentMetadata
 from docuvault.extractor.extraction import ocr
@@ -88,7 +89,7 @@ def ocr_page(path: str, task: OcrTask, limits: Limits, deadline: float) -> Page:
     """Render one page in grey at the OCR resolution (lower if over the pixel cap) and read it."""
     check_deadline(deadline, "waiting to OCR a page")
     with tempfile.TemporaryDirectory(prefix="docuvault-ocr-") as tmp:
-        image = os.path.join(tmp, "page.pgm")
+        image = os.path.join(tmp, ocr.PAGE_IMAGE)
         with _open(path) as doc:
             page = doc.load_page(task.index)
             inches = (page.rect.width / 72.0) * (page.rect.height / 72.0)
@@ -96,8 +97,11 @@ def ocr_page(path: str, task: OcrTask, limits: Limits, deadline: float) -> Page:
             if inches * dpi * dpi > limits.max_image_pixels:
                 dpi = max(36, int(math.sqrt(limits.max_image_pixels / inches)))
             pixmap = page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY, alpha=False)
-            pixmap.save(image)
-            del pixmap
+            grey = Image.frombuffer(
+                "L", (pixmap.width, pixmap.height), pixmap.samples_mv, "raw", "L", pixmap.stride, 1
+            )
+            ocr.save_page_image(grey, image, dpi)
+            del grey, pixmap
         read = ocr.recognize(image, languages=limits.ocr_languages, deadline=deadline, dpi=dpi)
     if usable_chars(read.text) == 0 or usable_chars(read.text) < usable_chars(task.fallback):
         return Page(task.index + 1, task.fallback)
