@@ -129,7 +129,9 @@ async def test_an_unreachable_broker_never_holds_an_upload(stack: Stack) -> None
         await broker.close()
 
 
-async def test_limit_zero_turns_it_off(broker: Broker) -> None:
+async def test_a_zero_limit_or_wait_turns_it_off(broker: Broker) -> None:
+    assert not Admission(broker, [_queue(broker)], limit=5, max_wait_s=0).enabled
+    assert not Admission(broker, [], limit=5, max_wait_s=5).enabled
     await _fill(broker, 3)
     consumer = await _hold_one(broker)
     admission = Admission(broker, [_queue(broker)], limit=0, max_wait_s=5.0)

@@ -68,7 +68,7 @@ class Admission:
 
     @property
     def enabled(self) -> bool:
-        return self.limit > 0 and bool(self._queues)
+        return self.limit > 0 and self.max_wait_s > 0 and bool(self._queues)
 
     def start(self) -> None:
         if self.enabled:
@@ -94,7 +94,7 @@ class Admission:
                     await self._looked.wait_for(self._open)
             except TimeoutError:
                 admitted_late.inc()
-                log.warning(
+                log.info(
                     "pipeline backlog still %s (limit %d) after %g s: upload taken anyway",
                     self._backlog,
                     self.limit,

@@ -29,7 +29,7 @@ class IngestSettings(ServiceSettings):
     #: how long an Idempotency-Key is remembered
     idempotency_ttl_s: float = Field(default=24 * 3600.0, ge=60)
     #: flow control: a new upload waits while one of these queues (comma-separated) holds
-    #: ``backlog_limit`` or more ready messages, for at most ``backlog_wait_s``; limit 0: never
+    #: ``backlog_limit`` or more ready messages, for at most ``backlog_wait_s``; either 0: never
     backlog_queues: str = Field(
         default="extractor.documents,classifier.documents", pattern=r"^([\w.:-]+(,[\w.:-]+)*)?$"
     )
