@@ -50,7 +50,7 @@ class Recognized:
 
 def save_page_image(image: Image.Image, path: str, dpi: int | None) -> None:
     """Write ``image`` in grey where Tesseract reads it (see ``PAGE_IMAGE``); a bilevel scan
-    stays bilevel (Tesseract took ≈ 10 % longer over the same fax page widened to 8 bits)."""
+    stays bilevel (Tesseract binarises anyway; widened to 8 bits it is 8 times the bytes)."""
     grey = image if image.mode in ("1", "L") else image.convert("L")
     # compression named: Pillow would otherwise take the source TIFF's (e.g. group4, 1-bit only)
     grey.save(path, format="TIFF", compression="raw", **({"dpi": (dpi, dpi)} if dpi else {}))
