@@ -6,11 +6,15 @@ import uuid
 from collections.abc import AsyncIterator
 
 import aio_pika
+import httpx
 import pytest
 
 from docuvault.devstack import infra
 from docuvault.devstack.stack import Stack
+from docuvault.ingest import api
 from docuvault.ingest.admission import Admission
+from docuvault.ingest.config import IngestSettings
+from docuvault.runtime.auth import issue_token
 from docuvault.runtime.bus import Broker, Topology
 from docuvault.runtime.bus.topology import ConsumerDefaults, HistorySpec, QueueSpec
 
@@ -141,4 +145,49 @@ async def test_a_zero_limit_or_wait_turns_it_off(broker: Broker) -> None:
         assert await admission.admit() == 0.0
     finally:
         await admission.stop()
+        await consumer.close()
+
+
+async def test_the_upload_route_waits_for_the_pipeline(
+    broker: Broker, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real ingest app, in process against the private stack, watching the test's queue."""
+    for name, value in stack.config.service_env("ingest").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DOCUVAULT_BACKLOG_QUEUES", _queue(broker))
+    monkeypatch.setenv("DOCUVAULT_BACKLOG_LIMIT", "3")
+    monkeypatch.setenv("DOCUVAULT_BACKLOG_WAIT_S", "1.5")
+    monkeypatch.setenv("DOCUVAULT_SWEEP_INTERVAL_S", "0")
+    settings = IngestSettings(_env_file=None)
+    token = issue_token(settings.secret_key.get_secret_value(), f"admission-{uuid.uuid4()}")
+    app = api.create(settings)
+    await _fill(broker, 5)
+    consumer = await _hold_one(broker)  # 4 ready: over the limit, and being drained
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://ingest") as client,
+        ):
+
+            async def upload() -> tuple[float, int]:
+                started = time.monotonic()
+                answer = await client.post(
+                    "/v1/documents",
+                    files={"file": ("note.txt", b"flow control holds this upload a while\n")},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                return time.monotonic() - started, answer.status_code
+
+            await asyncio.sleep(0.5)  # the watcher's first look
+            held, status = await upload()
+            assert status == 202  # taken after the longest wait, not refused
+            assert held >= 1.4
+            channel = await (await broker.connection()).channel()
+            await (await channel.get_queue(_queue(broker), ensure=False)).purge()
+            await asyncio.sleep(0.5)
+            quick, status = await upload()
+            assert status == 202
+            assert quick < 1.0
+    finally:
         await consumer.close()
