@@ -2,10 +2,12 @@
 
 Every upload is recorded as accepted (202), refused (an HTTP error, or no connection at all) or
 unknown (the request went out and no answer came back). At the moment of the fault the harness
-records how many documents were in flight and how many messages were ready and unacked per
-queue, so an idle pipeline cannot pass. After healing it waits for every accepted document and
-checks: none lost, one catalog row each, the right text and topic, every announced document's
-original stored, nothing announced for a refused upload, no duplicated history, empty DLQs.
+records how many documents were in flight (the fault waits, a few seconds at most, for a moment
+when some are: a pipeline as fast as the uploads is empty at times) and how many messages were
+ready and unacked per queue, so an idle pipeline cannot pass. After healing it waits for every
+accepted document and checks: none lost, one catalog row each, the right text and topic, every
+announced document's original stored, nothing announced for a refused upload, no duplicated
+history, empty DLQs.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from docuvault.runtime.blobstore import S3BlobStore
 
 FINAL = ("classified", "extraction_failed", "classification_failed")
 CONCURRENCY = 8
+#: how long a run waits, once the fault is due, for a moment with documents in flight
+IN_FLIGHT_WAIT_S = 5.0
 SETTLE_TIMEOUT_S = 300.0
 Fault = Callable[[], Awaitable[None]]
 
@@ -112,9 +116,12 @@ class Harness:
             trigger = asyncio.Event()
             uploader = asyncio.create_task(self._upload_all(client, uploads, trigger, fault_after))
             await trigger.wait()
-            report.in_flight_at_fault = await self._in_flight(client, uploads)
-            report.queues_at_fault = await asyncio.to_thread(self.queue_depths)
+            # rabbitmqctl takes a second or more to answer: its snapshot is taken beside the
+            # fault, and the fault waits for documents in flight, counted just before it
+            depths = asyncio.create_task(asyncio.to_thread(self._depths_or_none))
+            report.in_flight_at_fault = await self._when_in_flight(client, uploads, uploader)
             await fault()
+            report.queues_at_fault = await depths or {}
             await uploader
             await self._settle(client, uploads)
             await self._check(client, uploads, topic, owner, report)
@@ -164,6 +171,25 @@ class Harness:
 
         await asyncio.gather(*(one(i, u) for i, u in enumerate(uploads)))
         trigger.set()
+
+    async def _when_in_flight(
+        self, client: httpx.AsyncClient, uploads: list[Upload], uploader: asyncio.Task[None]
+    ) -> int:
+        """Documents accepted and not final yet, read again until there are some: a pipeline
+        as fast as the uploads is empty at some moments, and a fault then would prove nothing.
+        Gives up (0) once the uploads are over or after ``IN_FLIGHT_WAIT_S``."""
+        deadline = time.monotonic() + IN_FLIGHT_WAIT_S
+        while True:
+            count = await self._in_flight(client, uploads)
+            if count or uploader.done() or time.monotonic() >= deadline:
+                return count
+            await asyncio.sleep(0.05)
+
+    def _depths_or_none(self) -> dict[str, tuple[int, int]] | None:
+        try:
+            return self.queue_depths()
+        except Exception:  # e.g. the fault is a broker restart: the count is lost, not the run
+            return None
 
     async def _in_flight(self, client: httpx.AsyncClient, uploads: list[Upload]) -> int:
         accepted = {u.document_id for u in uploads if u.outcome == "accepted"}
