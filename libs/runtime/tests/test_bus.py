@@ -12,7 +12,7 @@ import pytest
 
 from docuvault.contracts import CloudEvent, encode
 from docuvault.contracts.events import DocumentDeleted
-from docuvault.devstack import infra
+from docuvault.devstack.pytest_plugin import running_broker
 from docuvault.devstack.stack import Stack
 from docuvault.runtime.bus import Broker, Consumer, PublishFailed, Topology
 from docuvault.runtime.bus.consumer import ATTEMPT, FAILED_QUEUE, REASON
@@ -35,12 +35,8 @@ async def broker(stack: Stack) -> AsyncIterator[Broker]:
             QueueSpec(name=f"test.q_{tag}", service="tester", bindings=[DocumentDeleted.event_name])
         ],
     )
-    infra.apply_topology(stack.config, topology)
-    broker = Broker(stack.config.amqp_url, topology, service="tester", publish_timeout_s=5)
-    broker.start()
-    await asyncio.wait_for(broker.connection(), 10)
-    yield broker
-    await broker.close()
+    async with running_broker(stack, topology) as broker:
+        yield broker
 
 
 def _event() -> CloudEvent[DocumentDeleted]:
@@ -236,3 +232,14 @@ async def test_consumer_and_publisher_survive_a_lost_connection(
         assert await asyncio.wait_for(seen.get(), 20) == str(event.id)
     finally:
         await consumer.stop()
+
+
+async def test_queue_depths_read_ready_messages_and_consumers(broker: Broker) -> None:
+    queue = broker.topology.queues[0].name
+    for n in range(2):
+        message = aio_pika.Message(body=str(n).encode())
+        await broker.publish_message(message, exchange="", routing_key=queue)
+    assert await broker.queue_depths([queue]) == {queue: (2, 0)}
+    with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
+        await broker.queue_depths([f"{queue}.missing"])
+    assert await broker.queue_depths([queue]) == {queue: (2, 0)}  # a fresh channel

@@ -9,7 +9,7 @@ import pytest
 
 from docuvault.contracts import decode
 from docuvault.contracts.events import DocumentDeleted
-from docuvault.devstack import infra
+from docuvault.devstack.pytest_plugin import running_broker
 from docuvault.devstack.stack import Stack
 from docuvault.runtime import db, outbox
 from docuvault.runtime.bus import Broker, Topology
@@ -39,12 +39,8 @@ async def broker(stack: Stack) -> AsyncIterator[Broker]:
             )
         ],
     )
-    infra.apply_topology(stack.config, topology)
-    broker = Broker(stack.config.amqp_url, topology, service="tester", publish_timeout_s=5)
-    broker.start()
-    await asyncio.wait_for(broker.connection(), 10)
-    yield broker
-    await broker.close()
+    async with running_broker(stack, topology) as broker:
+        yield broker
 
 
 def _event() -> object:

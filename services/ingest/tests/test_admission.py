@@ -9,7 +9,7 @@ import aio_pika
 import httpx
 import pytest
 
-from docuvault.devstack import infra
+from docuvault.devstack.pytest_plugin import running_broker
 from docuvault.devstack.stack import Stack
 from docuvault.ingest import api
 from docuvault.ingest.admission import Admission
@@ -30,12 +30,8 @@ async def broker(stack: Stack) -> AsyncIterator[Broker]:
         consumer_defaults=ConsumerDefaults(retry_delays_s=[1.0], delivery_limit=3),
         queues=[QueueSpec(name=f"test.work_{tag}", service="tester", bindings=["x"])],
     )
-    infra.apply_topology(stack.config, topology)
-    broker = Broker(stack.config.amqp_url, topology, service="tester", publish_timeout_s=5)
-    broker.start()
-    await asyncio.wait_for(broker.connection(), 10)
-    yield broker
-    await broker.close()
+    async with running_broker(stack, topology) as broker:
+        yield broker
 
 
 def _queue(broker: Broker) -> str:

@@ -6,11 +6,12 @@ the end of the session. A missing server or tool makes the fixture fail loudly.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ from docuvault.devstack import infra
 from docuvault.devstack.config import REPO, SERVICES, StackConfig
 from docuvault.devstack.stack import Stack
 from docuvault.runtime.auth import DEFAULT_SCOPES, issue_token
+from docuvault.runtime.bus import Broker, Topology
 
 #: an earlier secret of the test stack's keyring: its tokens still verify (key rotation) …
 PREVIOUS_TEST_SECRET = "previous-test-secret-of-the-private-stack"  # noqa: S105 - tests only
@@ -121,3 +123,16 @@ class Api:
 @pytest.fixture(scope="session")
 def api(stack: Stack) -> Api:
     return Api(stack)
+
+
+@contextlib.asynccontextmanager
+async def running_broker(stack: Stack, topology: Topology) -> AsyncIterator[Broker]:
+    """A connected ``Broker`` on a topology of the test's own, applied to the private stack."""
+    infra.apply_topology(stack.config, topology)
+    broker = Broker(stack.config.amqp_url, topology, service="tester", publish_timeout_s=5)
+    broker.start()
+    try:
+        await asyncio.wait_for(broker.connection(), 10)
+        yield broker
+    finally:
+        await broker.close()

@@ -17,6 +17,7 @@ import asyncpg
 from docuvault.contracts import CloudEvent, encode
 from docuvault.runtime import db, metrics
 from docuvault.runtime.bus.broker import Broker, PublishFailed
+from docuvault.runtime.tasks import cancel_and_wait
 
 log = logging.getLogger("docuvault.outbox")
 #: a plain connection or one from a pool
@@ -49,10 +50,7 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         await self._drop_listener()
 
     async def _drop_listener(self) -> None:

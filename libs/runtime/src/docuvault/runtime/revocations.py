@@ -11,6 +11,7 @@ from datetime import datetime
 import asyncpg
 
 from docuvault.runtime.auth import DenyList
+from docuvault.runtime.tasks import cancel_and_wait
 
 
 class RevokedTokens:
@@ -43,6 +44,4 @@ async def kept_fresh(tokens: RevokedTokens, deny: DenyList) -> AsyncIterator[Den
     try:
         yield deny
     finally:
-        refresher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher
+        await cancel_and_wait(refresher)

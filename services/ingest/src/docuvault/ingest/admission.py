@@ -16,15 +16,14 @@ permission on the queue, so ingest's RabbitMQ user keeps reaching only its own q
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
 
-import aio_pika
 from prometheus_client import Counter, Gauge, Histogram
 
 from docuvault.runtime.bus import Broker
+from docuvault.runtime.tasks import cancel_and_wait
 
 log = logging.getLogger("docuvault.ingest.admission")
 
@@ -75,10 +74,7 @@ class Admission:
             self._task = asyncio.create_task(self._watch(), name="admission")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     def _open(self) -> bool:
         return self._backlog is None or self._backlog + self._admitted < self.limit
@@ -106,17 +102,13 @@ class Admission:
         return waited
 
     async def _watch(self) -> None:
-        channel: aio_pika.abc.AbstractChannel | None = None
         while True:
             backlog: int | None = None
             if self._broker.connected:
                 try:
-                    if channel is None or channel.is_closed:
-                        channel = await (await self._broker.connection()).channel()
-                    backlog = await self._look(channel)
+                    backlog = self._largest(await self._broker.queue_depths(self._queues))
                 except Exception as exc:  # the broker's own supervisor reconnects
                     log.debug("pipeline backlog not known: %s", exc)
-                    channel = None
             if backlog is None:
                 for queue in self._queues:
                     backlog_gauge.labels(queue).set(-1)
@@ -125,13 +117,9 @@ class Admission:
                 self._looked.notify_all()
             await asyncio.sleep(self._interval_s)
 
-    async def _look(self, channel: aio_pika.abc.AbstractChannel) -> int:
+    @staticmethod
+    def _largest(depths: dict[str, tuple[int, int]]) -> int:
         """The largest ready count among watched queues that have consumers."""
-        largest = 0
-        for name in self._queues:
-            queue = await channel.declare_queue(name, passive=True)
-            ready = queue.declaration_result.message_count or 0
+        for name, (ready, _) in depths.items():
             backlog_gauge.labels(name).set(ready)
-            if queue.declaration_result.consumer_count:
-                largest = max(largest, ready)
-        return largest
+        return max((ready for ready, consumers in depths.values() if consumers), default=0)

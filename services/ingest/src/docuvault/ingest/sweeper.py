@@ -14,7 +14,6 @@ its upload started.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import uuid
@@ -26,6 +25,7 @@ from typing import Protocol
 from prometheus_client import Counter
 
 from docuvault.runtime.blobstore import BlobInfo, BlobStore
+from docuvault.runtime.tasks import cancel_and_wait
 
 log = logging.getLogger("docuvault.ingest.sweeper")
 
@@ -114,10 +114,7 @@ class Sweeper:
         self._task = asyncio.create_task(self._run(), name="orphan-sweeper")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         await asyncio.sleep(self.first_after_s)

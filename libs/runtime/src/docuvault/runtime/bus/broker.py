@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from docuvault.contracts import CONTENT_TYPE, CloudEvent, encode
 from docuvault.runtime import metrics
 from docuvault.runtime.bus.topology import QueueSpec, Topology
 from docuvault.runtime.settings import CommonSettings
+from docuvault.runtime.tasks import cancel_and_wait
 
 log = logging.getLogger("docuvault.bus")
 RECONNECT_INTERVAL_S = 1.0
@@ -67,6 +68,8 @@ class Broker:
         self._connection: aio_pika.abc.AbstractConnection | None = None
         self._channel: aio_pika.abc.AbstractChannel | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
+        #: passive declarations only: a missing queue closes the channel it was asked on
+        self._inspecting: aio_pika.abc.AbstractChannel | None = None
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listeners: list[OnConnected] = []
@@ -132,10 +135,7 @@ class Broker:
         log.info("connected to RabbitMQ")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._connection is not None:
             with contextlib.suppress(Exception):
                 await self._connection.close()
@@ -153,6 +153,19 @@ class Broker:
         """Readiness: connected right now."""
         if self._connection is None or not self._connected.is_set():
             raise ConnectionError("not connected to RabbitMQ; reconnecting")
+
+    async def queue_depths(self, names: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Ready messages and consumers of each queue, by passive declaration (which needs no
+        permission on the queue). Waits for a connection; a missing queue raises."""
+        connection = await self.connection()
+        channel = self._inspecting
+        if channel is None or channel.is_closed:
+            channel = self._inspecting = await connection.channel()
+        depths = {}
+        for name in names:
+            found = (await channel.declare_queue(name, passive=True)).declaration_result
+            depths[name] = (found.message_count or 0, found.consumer_count or 0)
+        return depths
 
     # --- topology --------------------------------------------------------------------------
     async def declare(self, specs: list[QueueSpec]) -> aio_pika.abc.AbstractExchange:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 
 from docuvault.runtime.bus.broker import Broker
 from docuvault.runtime.bus.consumer import Consumer, Subscriptions
+from docuvault.runtime.tasks import cancel_and_wait
 
 log = logging.getLogger("docuvault.consumer")
 
@@ -35,7 +35,5 @@ class ConsumerGroup:
 
     async def stop(self) -> None:
         if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         await asyncio.gather(*(c.stop() for c in self.consumers), return_exceptions=True)
