@@ -38,7 +38,7 @@ from docuvault.extractor.extraction.model import (
     Plan,
     Result,
 )
-from docuvault.extractor.pool import Job, Quarantine, WorkerCrashed, WorkerPool
+from docuvault.extractor.pool import Job, WorkerCrashed, WorkerPool
 
 log = logging.getLogger("docuvault.extractor")
 
@@ -66,7 +66,6 @@ class Extractor:
         self.limits = limits
         self.timeout_s = timeout_s
         self._gate = asyncio.Semaphore(gate or pool.workers + 1)
-        self._quarantine = Quarantine()
 
     async def __call__(self, path: Path, content_type: str) -> Outcome:
         async with self._gate:
@@ -86,9 +85,7 @@ class Extractor:
             jobs: list[Job[Any]] = []
             try:
                 async with asyncio.timeout_at(ends):
-                    room = self._quarantine.shared() if attempt == 1 else self._quarantine.alone()
-                    async with room:
-                        return await self._extract(path, content_type, deadline, jobs)
+                    return await self._extract(path, content_type, deadline, jobs)
             except TimeoutError:
                 self._abandon(jobs, stuck_check=True)
                 return self._timed_out()
@@ -107,10 +104,7 @@ class Extractor:
                         "the file crashed the reader twice; it is damaged or malformed on "
                         "purpose: export or scan the original again and upload the new file",
                     )
-                log.warning(
-                    "a worker crashed during extraction; trying the document once more, alone "
-                    "in the pool"
-                )
+                log.warning("a worker crashed during extraction; trying the document once more")
             except Exception as exc:
                 self._abandon(jobs)
                 log.exception("extraction failed unexpectedly")
@@ -179,16 +173,15 @@ class Extractor:
         return [task.result() for task in tasks]
 
     def _abandon(self, jobs: list[Job[Any]], *, stuck_check: bool = False) -> None:
-        for job in jobs:
-            job.future.cancel()  # only those still queued are cancelled
-        running = [job for job in jobs if not job.future.done()]
+        running = [job for job in jobs if not job.cancel()]  # those still queued are dropped
         if running and stuck_check:
             asyncio.get_running_loop().call_later(STUCK_GRACE_S, self._recycle_if_stuck, running)
 
-    def _recycle_if_stuck(self, running: list[Job[Any]]) -> None:
-        if any(not job.future.done() for job in running):
-            log.error("a worker is stuck on a document past its time budget; restarting workers")
-            self.pool.recycle()
+    def _recycle_if_stuck(self, jobs: list[Job[Any]]) -> None:
+        stuck = [job for job in jobs if job.running]
+        if stuck:
+            log.error("a worker is stuck on a document past its time budget; killing it")
+            self.pool.recycle(stuck)
 
 
 def _first(errors: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -7,11 +7,12 @@ import unicodedata
 from datetime import UTC, datetime, timedelta
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ud800-\udfff]")
-_TRAILING_SPACE = re.compile(r"[ \t]+(?=\n)")
 _BLANK_LINES = re.compile(r"\n{3,}")
 MAX_META = 500
 #: Alphabetic and Arabic presentation forms (ligatures such as "ﬁ", Arabic contextual forms)
 _PRESENTATION = re.compile("[\ufb00-\ufdff\ufe70-\ufefe]+")
+#: the C0 controls and DEL other than tab and newline, the junk an ASCII text can hold
+_ASCII_CONTROLS = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
 
 
 def _unligate(match: re.Match[str]) -> str:
@@ -19,12 +20,23 @@ def _unligate(match: re.Match[str]) -> str:
 
 
 def clean(text: str) -> str:
-    """Newlines normalised, control characters dropped, trailing spaces and blank runs cut."""
+    """Newlines normalised, control characters dropped, trailing spaces and blank runs cut.
+
+    Runs for every page: an ASCII text (most) takes the bytes fast path, and plain string
+    methods replace regular expressions that cost ten times as much on a page of text."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n")
-    text = _CONTROL.sub("", text)
-    text = _PRESENTATION.sub(_unligate, text)  # search finds "find" in "ﬁnd"
-    text = _TRAILING_SPACE.sub("", text)
-    return _BLANK_LINES.sub("\n\n", text).strip("\n")
+    if text.isascii():
+        data = text.encode("ascii")
+        kept = data.translate(None, _ASCII_CONTROLS)
+        if len(kept) != len(data):
+            text = kept.decode("ascii")
+    else:
+        text = _CONTROL.sub("", text)
+        text = _PRESENTATION.sub(_unligate, text)  # search finds "find" in "ﬁnd"
+    text = "\n".join(line.rstrip(" \t") for line in text.split("\n"))
+    if "\n\n\n" in text:
+        text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip("\n")
 
 
 #: what a broken text layer or binary data decodes to: U+FFFD, private use, C0/C1 controls
@@ -32,6 +44,9 @@ _JUNK = re.compile("[\ufffd\ue000-\uf8ff\U000f0000-\U0010ffff\x00-\x08\x0b\x0e-\
 
 
 def junk_chars(text: str) -> int:
+    if text.isascii():  # only its controls can be junk: counted at C speed
+        data = text.encode("ascii")
+        return len(data) - len(data.translate(None, _ASCII_CONTROLS))
     return len(_JUNK.findall(text)) if _JUNK.search(text) else 0
 
 
