@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+import uvloop
 
 from docuvault.extractor.pool import WorkerCrashed, WorkerPool
 
@@ -123,3 +124,19 @@ async def test_closing_cancels_the_waiting_tasks_and_stops_the_workers() -> None
         await pool.check()
     with pytest.raises(RuntimeError, match="closed"):
         pool.submit(os.getpid)
+
+
+def test_a_large_answer_arrives_whole_under_uvloop() -> None:
+    """uvloop makes a pipe it watches non-blocking: an answer of megabytes arrives in pieces."""
+
+    async def fetch() -> tuple[bytes, bytes]:
+        pool = WorkerPool(2)
+        try:
+            return await asyncio.gather(pool.run(bytes, 8_000_000), pool.run(os.urandom, 3_000_000))
+        finally:
+            await pool.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        zeros, noise = runner.run(fetch())
+    assert zeros == bytes(8_000_000)
+    assert len(noise) == 3_000_000
