@@ -10,9 +10,9 @@ back on the other, read by the event loop itself (``add_reader``) as their bytes
 
 Not ``ProcessPoolExecutor``: its two helper threads and the wake-ups between them cost the
 service process about 0.6 ms of CPU per task (measured: an eighth of what a short text PDF costs
-its worker, on the same two cores), and one dying worker broke every task in its pool. Here a worker that dies
-(a hostile file crashing MuPDF, or killed because it is stuck) fails only the task it held, and
-a fresh worker takes its place.
+its worker, on the same two cores), and one dying worker broke every task in its pool. Here a
+worker that dies (a hostile file crashing MuPDF, or killed because it is stuck) fails only the
+task it held, and a fresh worker takes its place.
 """
 
 from __future__ import annotations
