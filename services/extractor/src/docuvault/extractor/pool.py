@@ -4,10 +4,9 @@ Workers come from a ``forkserver`` (a clean process, not a fork of the threaded 
 imported the format readers and loaded the language model first (``extraction.preload``), so a
 new worker costs a fork, not a second of CPU; they run Tesseract single-threaded.
 
-Each worker has two pipes of its own: tasks go out on one — to an idle worker, or, when a task
-is small, as the next of a busy one (so it starts without waiting for the event loop); the
-queue of other waiting tasks stays here, where a task not yet sent can be dropped — and answers
-come back on the other, read by the event loop itself (``add_reader``) as their bytes arrive.
+Each worker has two pipes of its own: tasks go out on one, sent only to an idle worker (so the
+queue of waiting tasks stays here, where a task not yet started can be dropped); answers come
+back on the other, read by the event loop itself (``add_reader``) as their bytes arrive.
 
 Not ``ProcessPoolExecutor``: its two helper threads and the wake-ups between them cost the
 service process about 0.6 ms of CPU per task (measured: an eighth of what a short text PDF costs
@@ -28,7 +27,6 @@ import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from multiprocessing.reduction import ForkingPickler
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from docuvault.extractor import worker
@@ -43,13 +41,6 @@ PRELOAD = ["docuvault.extractor.worker", "docuvault.extractor.extraction.preload
 RESPAWN_DELAY_S = 1.0
 SUCCESSOR_AHEAD = 50
 READ_BYTES = 1 << 20
-#: tasks a worker holds at once: the one it runs and the next, waiting in its pipe, so that it
-#: starts the next one without waiting for the event loop to read its answer and send more (a
-#: busy service loop left workers idle between short documents)
-DEPTH = 2
-#: only a task this small waits in a busy worker's pipe: a larger one would not fit in the pipe,
-#: and writing it would block the event loop until the worker is done with its current task
-PIPELINED_BYTES = 32 * 1024
 
 
 class WorkerCrashed(Exception):
@@ -58,16 +49,14 @@ class WorkerCrashed(Exception):
 
 @dataclass(eq=False)
 class Job(Generic[T]):
-    """One task: queued here, then sent to a worker, then done (its future has the answer)."""
+    """One task: queued, then running in a worker, then done (its future has the answer)."""
 
     call: tuple[Callable[..., T], tuple[Any, ...], dict[str, Any]]
     future: asyncio.Future[T]
-    running: bool = False  # sent to a worker: running there, or next in its pipe
-    data: bytes | None = None  # the call, pickled
+    running: bool = False
 
     def cancel(self) -> bool:
-        """Drop the task if it is still queued here; a task sent to a worker runs on (see
-        ``recycle``)."""
+        """Drop the task if no worker has started it; a running task runs on (see ``recycle``)."""
         return not self.running and self.future.cancel()
 
 
@@ -76,7 +65,7 @@ class _Worker:
     process: Any  # multiprocessing's Process
     tasks: Connection  # written here (blocking: only to an idle worker, which is reading)
     answers: Connection  # read by the event loop as bytes arrive
-    jobs: collections.deque[Job[Any]] = field(default_factory=collections.deque)  # sent, unanswered
+    job: Job[Any] | None = None
     sent: int = 0  # tasks sent to it
     received: bytearray = field(default_factory=bytearray)  # an answer not yet whole
 
@@ -95,7 +84,8 @@ class WorkerPool:
         self.restarts = 0  # workers replaced after they died or were killed
         self.closed = False
         self._queue: collections.deque[Job[Any]] = collections.deque()
-        self._live: list[_Worker] = []
+        self._idle: list[_Worker] = []
+        self._live: set[_Worker] = set()
         self._starting: set[asyncio.Task[None]] = set()
         self._start_error: str | None = None
         self._context = multiprocessing.get_context("forkserver")
@@ -122,7 +112,7 @@ class WorkerPool:
         the jobs fail with ``WorkerCrashed``, the other workers' tasks go on."""
         stuck = set(jobs)
         for each in list(self._live):
-            if each.jobs and each.jobs[0] in stuck:
+            if each.job in stuck:
                 _kill(each.process)
                 self._lost(each, "it was killed: stuck past the document's time budget")
 
@@ -145,8 +135,8 @@ class WorkerPool:
         for each in killed:
             _kill(each.process)
             self._forget(each)
-            for job in each.jobs:
-                job.future.cancel()
+            if each.job is not None:
+                each.job.future.cancel()
         await asyncio.gather(*(asyncio.to_thread(each.process.join, 5) for each in killed))
 
     def _fill(self) -> None:
@@ -177,8 +167,9 @@ class WorkerPool:
             started.close()
             return
         self._start_error = None
-        self._live.append(started)
+        self._live.add(started)
         asyncio.get_running_loop().add_reader(started.answers.fileno(), self._on_readable, started)
+        self._idle.append(started)
         self._dispatch()
 
     async def _spawn(self) -> _Worker:
@@ -200,47 +191,25 @@ class WorkerPool:
         return _Worker(process, tasks_w, answers_r)
 
     def _dispatch(self) -> None:
-        """Send queued tasks, in order, to idle workers, else small ones to busy workers."""
-        while self._queue:
-            job = self._queue[0]
+        while self._queue and self._idle:
+            job = self._queue.popleft()
             if job.future.done():  # cancelled while it waited
-                self._queue.popleft()
                 continue
-            if job.data is None:
-                try:
-                    job.data = bytes(ForkingPickler.dumps(job.call))
-                except Exception as exc:  # the task cannot be pickled
-                    self._queue.popleft()
-                    job.future.set_exception(exc)
-                    continue
-            each = self._worker_for(len(job.data))
-            if each is None:
-                return
-            self._queue.popleft()
+            each = self._idle.pop()
             try:
-                each.tasks.send_bytes(job.data)
-            except OSError:  # the worker died: this task has not started
+                each.tasks.send(job.call)
+            except (OSError, EOFError):  # the worker died while idle: the task has not started
                 self._queue.appendleft(job)
                 self._lost(each, "its pipe broke")
                 continue
-            job.running, job.data = True, None
-            each.jobs.append(job)
+            except Exception as exc:  # the task cannot be pickled
+                self._idle.append(each)
+                job.future.set_exception(exc)
+                continue
+            job.running, each.job = True, job
             each.sent += 1
             if each.sent == self._successor_at:
                 self._start_one()  # ready by the time this worker retires: no gap in service
-
-    def _worker_for(self, size: int) -> _Worker | None:
-        """An idle worker, else one running a single task when the task is small; never one
-        that has been sent all the tasks it will take before it retires."""
-        busy = None
-        for each in self._live:
-            if each.sent >= self.tasks_per_worker:
-                continue
-            if not each.jobs:
-                return each
-            if busy is None and len(each.jobs) < DEPTH and size <= PIPELINED_BYTES:
-                busy = each
-        return busy
 
     def _on_readable(self, each: _Worker) -> None:
         try:
@@ -263,17 +232,19 @@ class WorkerPool:
         except Exception as exc:  # an error type that cannot be rebuilt here
             ok, retiring = False, False
             value = RuntimeError(f"a worker's answer is unreadable: {exc}")
-        job = each.jobs.popleft()
-        job.running = False
-        if not job.future.done():
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
+        job, each.job = each.job, None
+        if job is not None:
+            job.running = False
+            if not job.future.done():
+                if ok:
+                    job.future.set_result(value)
+                else:
+                    job.future.set_exception(value)
         if retiring:  # it exits now, after its last task; a fresh one takes its place
-            self._requeue(each)
             self._forget(each)
             self._fill()
+        else:
+            self._idle.append(each)
         self._dispatch()
 
     def _lost(self, each: _Worker, why: str) -> None:
@@ -284,28 +255,21 @@ class WorkerPool:
         self.restarts += 1
         code = each.process.exitcode
         log.error("a worker process was lost (%s, exit code %s); starting a new one", why, code)
-        if each.jobs:  # answers come in order: the first unanswered task is the one it ran
-            job = each.jobs.popleft()
+        job, each.job = each.job, None
+        if job is not None:
             job.running = False
             if not job.future.done():
                 job.future.set_exception(
                     WorkerCrashed(f"the worker process died ({why}); the file may have crashed it")
                 )
-        self._requeue(each)
         if not self.closed:
             self._fill()
             self._dispatch()
 
-    def _requeue(self, each: _Worker) -> None:
-        """Tasks still waiting in a lost or retired worker's pipe go back to the queue's head."""
-        while each.jobs:
-            job = each.jobs.pop()
-            job.running = False
-            self._queue.appendleft(job)
-
     def _forget(self, each: _Worker) -> None:
-        if each in self._live:
-            self._live.remove(each)
+        self._live.discard(each)
+        if each in self._idle:
+            self._idle.remove(each)
         asyncio.get_running_loop().remove_reader(each.answers.fileno())
         each.close()
 
