@@ -84,13 +84,11 @@ class WorkerPool:
         self.restarts = 0  # workers replaced after they died or were killed
         self.closed = False
         self._queue: collections.deque[Job[Any]] = collections.deque()
-        self._idle: list[_Worker] = []
-        self._live: set[_Worker] = set()
+        self._live: list[_Worker] = []
         self._starting: set[asyncio.Task[None]] = set()
         self._start_error: str | None = None
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(PRELOAD)  # no effect once the forkserver runs
-        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
     def submit(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Job[T]:
         if self.closed:
@@ -167,9 +165,8 @@ class WorkerPool:
             started.close()
             return
         self._start_error = None
-        self._live.add(started)
+        self._live.append(started)
         asyncio.get_running_loop().add_reader(started.answers.fileno(), self._on_readable, started)
-        self._idle.append(started)
         self._dispatch()
 
     async def _spawn(self) -> _Worker:
@@ -191,11 +188,13 @@ class WorkerPool:
         return _Worker(process, tasks_w, answers_r)
 
     def _dispatch(self) -> None:
-        while self._queue and self._idle:
+        while self._queue:
+            each = next((w for w in self._live if w.job is None), None)
+            if each is None:
+                return
             job = self._queue.popleft()
             if job.future.done():  # cancelled while it waited
                 continue
-            each = self._idle.pop()
             try:
                 each.tasks.send(job.call)
             except (OSError, EOFError):  # the worker died while idle: the task has not started
@@ -203,7 +202,6 @@ class WorkerPool:
                 self._lost(each, "its pipe broke")
                 continue
             except Exception as exc:  # the task cannot be pickled
-                self._idle.append(each)
                 job.future.set_exception(exc)
                 continue
             job.running, each.job = True, job
@@ -232,19 +230,10 @@ class WorkerPool:
         except Exception as exc:  # an error type that cannot be rebuilt here
             ok, retiring = False, False
             value = RuntimeError(f"a worker's answer is unreadable: {exc}")
-        job, each.job = each.job, None
-        if job is not None:
-            job.running = False
-            if not job.future.done():
-                if ok:
-                    job.future.set_result(value)
-                else:
-                    job.future.set_exception(value)
+        self._settle(each, ok, value)
         if retiring:  # it exits now, after its last task; a fresh one takes its place
             self._forget(each)
             self._fill()
-        else:
-            self._idle.append(each)
         self._dispatch()
 
     def _lost(self, each: _Worker, why: str) -> None:
@@ -255,21 +244,29 @@ class WorkerPool:
         self.restarts += 1
         code = each.process.exitcode
         log.error("a worker process was lost (%s, exit code %s); starting a new one", why, code)
-        job, each.job = each.job, None
-        if job is not None:
-            job.running = False
-            if not job.future.done():
-                job.future.set_exception(
-                    WorkerCrashed(f"the worker process died ({why}); the file may have crashed it")
-                )
+        crashed = WorkerCrashed(f"the worker process died ({why}); the file may have crashed it")
+        self._settle(each, False, crashed)
         if not self.closed:
             self._fill()
             self._dispatch()
 
+    @staticmethod
+    def _settle(each: _Worker, ok: bool, value: Any) -> None:
+        """The worker's task is over: its future gets the answer (unless cancelled meanwhile)."""
+        job, each.job = each.job, None
+        if job is None:
+            return
+        job.running = False
+        if job.future.done():
+            return
+        if ok:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
+
     def _forget(self, each: _Worker) -> None:
-        self._live.discard(each)
-        if each in self._idle:
-            self._idle.remove(each)
+        if each in self._live:
+            self._live.remove(each)
         asyncio.get_running_loop().remove_reader(each.answers.fileno())
         each.close()
 
